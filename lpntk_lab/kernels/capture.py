@@ -81,7 +81,14 @@ def _positions(module: nn.Module, inp: Tensor, grad_out: Tensor, batch: int) -> 
 
 
 def _layer_part(module: nn.Module, calls: list[tuple[Tensor, Tensor]], batch: int) -> Part:
-    us, deltas = zip(*(_positions(module, inp, g, batch) for inp, g in calls))
+    """The layer's part; a layer the forward never called has zero positions (a zero gradient)."""
+    w = module.weight
+    us = [w.new_zeros(batch, 0, w[0].numel())]
+    deltas = [w.new_zeros(batch, 0, w.shape[0])]
+    for inp, g in calls:
+        u, delta = _positions(module, inp, g, batch)
+        us.append(u)
+        deltas.append(delta)
     u, delta = torch.cat(us, dim=1), torch.cat(deltas, dim=1)
     if module.bias is not None and module.bias.requires_grad:
         u = torch.cat([u, u.new_ones(u.shape[:2] + (1,))], dim=2)
@@ -113,9 +120,7 @@ def parts(model: nn.Module, layout: Plan, x: Tensor, c: Tensor) -> list[Part]:
     grads = iter(g if g is not None else torch.zeros_like(o) for g, o in zip(grads, outputs))
     result: list[Part] = []
     for m in layout.hooked:
-        used = [(inp, next(grads)) for inp, _ in calls[m]]
-        if used:
-            result.append(_layer_part(m, used, len(x)))
+        result.append(_layer_part(m, [(inp, next(grads)) for inp, _ in calls[m]], len(x)))
     if layout.other:
         params = dict(model.named_parameters())
         result.append(per_sample.gradients(model, {n: params[n] for n in layout.other}, x, c))

@@ -59,9 +59,10 @@ class Factored:
     def gram(self, other: Factored) -> Tensor:
         if self.u.shape[1] == 1 and other.u.shape[1] == 1:
             return (self.u[:, 0] @ other.u[:, 0].T) * (self.delta[:, 0] @ other.delta[:, 0].T)
-        (b1, t1, _), (b2, t2, _) = self.u.shape, other.u.shape
-        uu = self.u.reshape(b1 * t1, -1) @ other.u.reshape(b2 * t2, -1).T
-        dd = self.delta.reshape(b1 * t1, -1) @ other.delta.reshape(b2 * t2, -1).T
+        (b1, t1, d_in), (b2, t2, _) = self.u.shape, other.u.shape
+        d_out = self.delta.shape[2]
+        uu = self.u.reshape(b1 * t1, d_in) @ other.u.reshape(b2 * t2, d_in).T
+        dd = self.delta.reshape(b1 * t1, d_out) @ other.delta.reshape(b2 * t2, d_out).T
         return (uu * dd).reshape(b1, t1, b2, t2).sum(dim=(1, 3))
 
     def flat(self) -> Tensor:
