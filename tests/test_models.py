@@ -45,7 +45,8 @@ def test_mlp_layers():
     mlp = models.MLP(64, 10, hidden=(32, 16))
     widths = [(m.in_features, m.out_features) for m in mlp if isinstance(m, nn.Linear)]
     assert widths == [(64, 32), (32, 16), (16, 10)]
-    assert [(m.in_features, m.out_features) for m in models.MLP(64, 10, hidden=()) if isinstance(m, nn.Linear)] == [(64, 10)]
+    linear_model = models.MLP(64, 10, hidden=())
+    assert [(m.in_features, m.out_features) for m in linear_model if isinstance(m, nn.Linear)] == [(64, 10)]
 
 
 def test_resnet_shortcuts_and_stages():
