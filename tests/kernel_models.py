@@ -74,10 +74,10 @@ def cases():
             ).double(),
             torch.randn(11, 2, 4, 4, dtype=d),
         ),
-        "cnn-strided-nobias": (
+        "cnn-strided-dilated": (
             nn.Sequential(
                 nn.Conv2d(1, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
-                nn.Conv2d(8, 16, 3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(16, 6, bias=False),
+                nn.Conv2d(8, 4, 2, stride=(1, 2), dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(12, 6, bias=False),
             ).double(),
             torch.randn(11, 1, 10, 10, dtype=d),
         ),

@@ -149,8 +149,8 @@ def test_factored_route_uses_outer_products_and_positions():
     with engine.evaluating(model, "cpu") as m:
         parts = capture.parts(m, layout, x, engine.sign_vectors(y, 4, torch.float64))
     assert [type(p) for p in parts] == [Factored, Factored]
-    assert parts[0].u.shape == (len(x), 2, 41)  # two positions, bias as a constant input
-    assert parts[1].u.shape == (len(x), 1, 101)
+    assert parts[0].u.shape == (len(x), 2, 40) and parts[0].bias  # two positions
+    assert parts[1].u.shape == (len(x), 1, 100) and parts[1].delta.shape == (len(x), 1, 4)
 
 
 def test_shared_module_frozen_and_tied_parameters_are_planned_correctly():

@@ -66,35 +66,67 @@ def plan(model: nn.Module) -> Plan:
     return Plan(tuple(hooked), other)
 
 
-def _positions(module: nn.Module, inp: Tensor, grad_out: Tensor, batch: int) -> tuple[Tensor, Tensor]:
-    """Inputs ``(B, T, d_in)`` and output gradients ``(B, T, d_out)`` of one call of a layer."""
-    if inp.shape[0] != batch:
+def _check_batch(module: nn.Module, inp: Tensor, batch: int) -> None:
+    if inp.shape[0] != batch or (isinstance(module, nn.Conv2d) and inp.dim() != 4):
         raise UnsupportedModel(
-            f"{type(module).__name__} saw a batch of {inp.shape[0]} rows for {batch} samples"
+            f"{type(module).__name__} saw input of shape {tuple(inp.shape)} for {batch} samples"
         )
+
+
+def _positions(module: nn.Module, inp: Tensor, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+    """Inputs ``(B, T, d_in)`` and output gradients ``(B, T, d_out)`` of one call of a layer."""
+    batch = inp.shape[0]
     if isinstance(module, nn.Conv2d):
-        if inp.dim() != 4:
-            raise UnsupportedModel("Conv2d on unbatched input")
         u = F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
         return u.transpose(1, 2), grad_out.flatten(2).transpose(1, 2)
     return inp.reshape(batch, -1, inp.shape[-1]), grad_out.reshape(batch, -1, grad_out.shape[-1])
 
 
+def _weight_gradient(module: nn.Module, inp: Tensor, grad_out: Tensor) -> Tensor:
+    """Per-sample weight gradient of one call, flattened: ``(B, d_out · d_in)``.
+
+    For a convolution, the correlation of each sample's input with its output gradient, done as
+    one grouped convolution (samples as groups; stride and dilation swap roles) without unfolding.
+    """
+    if not isinstance(module, nn.Conv2d):
+        u, delta = _positions(module, inp, grad_out)
+        return torch.bmm(delta.transpose(1, 2), u).flatten(1)
+    batch, c_in = inp.shape[:2]
+    c_out, (kh, kw) = grad_out.shape[1], module.kernel_size
+    kernels = grad_out.reshape(batch * c_out, 1, *grad_out.shape[2:])
+    corr = F.conv2d(
+        inp.transpose(0, 1), kernels, padding=module.padding, stride=module.dilation,
+        dilation=module.stride, groups=batch,
+    )[:, :, :kh, :kw]
+    return corr.reshape(c_in, batch, c_out, kh, kw).permute(1, 2, 0, 3, 4).reshape(batch, -1)
+
+
 def _layer_part(module: nn.Module, calls: list[tuple[Tensor, Tensor]], batch: int) -> Part:
-    """The layer's part; a layer the forward never called has zero positions (a zero gradient)."""
+    """The layer's part: factored, or dense when ``T² (d_in + d_out) ≥ d_in · d_out``.
+
+    A layer called several times (shared) has the positions of all its calls; one never called
+    has none (a zero gradient).
+    """
     w = module.weight
-    us = [w.new_zeros(batch, 0, w[0].numel())]
-    deltas = [w.new_zeros(batch, 0, w.shape[0])]
-    for inp, g in calls:
-        u, delta = _positions(module, inp, g, batch)
-        us.append(u)
-        deltas.append(delta)
-    u, delta = torch.cat(us, dim=1), torch.cat(deltas, dim=1)
-    if module.bias is not None and module.bias.requires_grad:
-        u = torch.cat([u, u.new_ones(u.shape[:2] + (1,))], dim=2)
-    part = Factored(u, delta)
-    t, d_in, d_out = u.shape[1], u.shape[2], delta.shape[2]
-    return part if t * t * (d_in + d_out) < d_in * d_out else Dense(part.flat())
+    bias = module.bias is not None and module.bias.requires_grad
+    d_out, d_in = w.shape[0], w[0].numel() + int(bias)
+    for inp, _ in calls:
+        _check_batch(module, inp, batch)
+    t = sum(g[0].numel() // d_out for _, g in calls)
+    if t * t * (d_in + d_out) < d_in * d_out:
+        pieces = [_positions(module, inp, g) for inp, g in calls] or [
+            (w.new_zeros(batch, 0, w[0].numel()), w.new_zeros(batch, 0, d_out))
+        ]
+        us, deltas = zip(*pieces)
+        u = us[0] if len(us) == 1 else torch.cat(us, dim=1)
+        delta = deltas[0] if len(deltas) == 1 else torch.cat(deltas, dim=1)
+        return Factored(u, delta, bias)
+    weight = sum((_weight_gradient(module, inp, g) for inp, g in calls), w.new_zeros(batch, w.numel()))
+    if not bias:
+        return Dense(weight)
+    bias_grad = sum((g.reshape(batch, d_out, -1).sum(2) if isinstance(module, nn.Conv2d)
+                     else g.reshape(batch, -1, d_out).sum(1) for _, g in calls), w.new_zeros(batch, d_out))
+    return Dense(torch.cat([weight, bias_grad], dim=1))
 
 
 def parts(model: nn.Module, layout: Plan, x: Tensor, c: Tensor) -> list[Part]:

@@ -7,7 +7,7 @@ layer's share of a gradient is held in the cheapest exact form for that layer:
 * :class:`Factored` — a linear map applied at ``T`` positions (a ``Linear`` layer, ``T = 1``; a
   convolution, ``T`` = output pixels, on unfolded patches). Its weight gradient is
   ``G_i = Σ_t δ_it u_itᵀ``, so ``<G_i, G_j> = Σ_{t,s} (u_it·u_js)(δ_it·δ_js)``: for ``T = 1``
-  just ``(u_i·u_j)(δ_i·δ_j)``, never forming ``G``. A bias is a constant input 1 appended to ``u``.
+  just ``(u_i·u_j)(δ_i·δ_j)``, never forming ``G``. A bias acts as a constant input 1.
 * :class:`Jacobian` — the full ``C × P`` Jacobian and the cotangent ``c``: the reference route,
   ``κ_ij = c_iᵀ (J_i J_jᵀ) c_j`` through the ``C × C`` eNTK block.
 
@@ -49,38 +49,52 @@ class Dense:
 class Factored:
     """A linear map's gradient in factored form.
 
-    ``u``: ``(B, T, d_in)`` inputs at each position (a trailing 1 when the map has a bias);
-    ``delta``: ``(B, T, d_out)`` gradients of the cotangent-weighted logits w.r.t. the outputs.
+    ``u``: ``(B, T, d_in)`` inputs at each position; ``delta``: ``(B, T, d_out)`` gradients of the
+    cotangent-weighted logits w.r.t. the outputs; ``bias``: whether the map has a trainable bias,
+    whose gradient is ``Σ_t δ_t`` (a constant input 1 at every position).
     """
 
     u: Tensor
     delta: Tensor
+    bias: bool
 
     def gram(self, other: Factored) -> Tensor:
         if self.u.shape[1] == 1 and other.u.shape[1] == 1:
-            return (self.u[:, 0] @ other.u[:, 0].T) * (self.delta[:, 0] @ other.delta[:, 0].T)
+            uu = self.u[:, 0] @ other.u[:, 0].T
+            return (uu + 1 if self.bias else uu) * (self.delta[:, 0] @ other.delta[:, 0].T)
         (b1, t1, d_in), (b2, t2, _) = self.u.shape, other.u.shape
         d_out = self.delta.shape[2]
         uu = self.u.reshape(b1 * t1, d_in) @ other.u.reshape(b2 * t2, d_in).T
         dd = self.delta.reshape(b1 * t1, d_out) @ other.delta.reshape(b2 * t2, d_out).T
-        return (uu * dd).reshape(b1, t1, b2, t2).sum(dim=(1, 3))
+        weight = (uu * dd).reshape(b1, t1, b2, t2).sum(dim=(1, 3))
+        return weight + self.delta.sum(1) @ other.delta.sum(1).T if self.bias else weight
 
     def flat(self) -> Tensor:
-        """The weight (and bias) gradient ``Σ_t δ_t u_tᵀ``, flattened: ``(B, d_out · d_in)``."""
-        return torch.bmm(self.delta.transpose(1, 2), self.u).flatten(1)
+        """The weight (and bias) gradient ``Σ_t δ_t u_tᵀ``, flattened: ``(B, d_out · d_in [+ d_out])``."""
+        weight = torch.bmm(self.delta.transpose(1, 2), self.u).flatten(1)
+        return torch.cat([weight, self.delta.sum(1)], dim=1) if self.bias else weight
 
     def sketch(self, proj: tuple[Tensor, Tensor]) -> Tensor:
-        """Khatri–Rao sketch ``s_r = Σ_t (a_r·δ_t)(b_r·u_t)`` with ``proj = (a (d, d_out), b (d, d_in))``.
+        """Khatri–Rao sketch ``s_r = Σ_t (a_r·δ_t)(b_r·[u_t, 1])`` with ``proj = (a (d, d_out), b (d, d_in [+ 1]))``.
 
         Unbiased for the inner product when ``a`` and ``b`` have independent standard normal
         entries (scaled by ``1/sqrt(d)`` by the caller); it never forms the ``d_out × d_in`` gradient.
         """
         a, b = proj
-        return ((self.delta @ a.T) * (self.u @ b.T)).sum(dim=1)
+        d_in = self.u.shape[2]
+        inputs = self.u @ b[:, :d_in].T
+        if self.bias:
+            inputs = inputs + b[:, d_in]
+        return ((self.delta @ a.T) * inputs).sum(dim=1)
+
+    @property
+    def inputs(self) -> int:
+        """Inputs per position, the bias's constant 1 included."""
+        return self.u.shape[2] + int(self.bias)
 
     @property
     def width(self) -> int:
-        return self.u.shape[2] * self.delta.shape[2]
+        return self.inputs * self.delta.shape[2]
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,8 @@ def nbytes(parts: list[Part]) -> int:
     size = 0
     for part in parts:
         for t in vars(part).values():
-            size += t.numel() * t.element_size()
+            if isinstance(t, Tensor):
+                size += t.numel() * t.element_size()
     return size
 
 
@@ -148,6 +163,6 @@ def projection_for(part: Part, dim: int, seed: int) -> Tensor | tuple[Tensor, Te
     if isinstance(part, Factored):
         ref = part.u
         a = gaussian((dim, part.delta.shape[2]), 2 * seed, dtype=ref.dtype, device=ref.device)
-        b = gaussian((dim, part.u.shape[2]), 2 * seed + 1, dtype=ref.dtype, device=ref.device)
+        b = gaussian((dim, part.inputs), 2 * seed + 1, dtype=ref.dtype, device=ref.device)
         return a * scale, b
     raise TypeError(f"cannot project a {type(part).__name__} part")
