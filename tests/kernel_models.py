@@ -77,7 +77,7 @@ def cases():
         "cnn-strided-dilated": (
             nn.Sequential(
                 nn.Conv2d(1, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
-                nn.Conv2d(8, 4, 2, stride=(1, 2), dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(12, 6, bias=False),
+                nn.Conv2d(8, 4, 2, stride=(1, 2), dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(24, 6, bias=False),
             ).double(),
             torch.randn(11, 1, 10, 10, dtype=d),
         ),
