@@ -255,3 +255,27 @@ def test_cuda_matches_cpu():
     gpu = lab.lpntk(model, x, y, device="cuda", progress=False)
     assert next(model.parameters()).device.type == "cpu"
     assert rel_err(gpu, cpu) <= 1e-10
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    channels=st.integers(1, 6),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 1),
+    bias=st.booleans(),
+    pool=st.booleans(),
+    num_classes=st.integers(2, 10),
+    seed=st.integers(0, 2**16),
+)
+def test_property_random_cnns_match_the_reference(channels, kernel, stride, padding, bias, pool, num_classes, seed):
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(2, channels, kernel, stride=stride, padding=padding, bias=bias)
+    body = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2) if pool else nn.Identity(), nn.Flatten()).double()
+    x = torch.randn(5, 2, 6, 6, dtype=torch.float64)
+    width = body(x).shape[1]
+    model = nn.Sequential(body, nn.Linear(width, num_classes, bias=bias).double())
+    y = torch.randint(0, num_classes, (5,))
+    reference = lab.lpntk(model, x, y, method="entk", progress=False)
+    K = lab.lpntk(model, x, y, method="factored", progress=False)
+    np.testing.assert_allclose(K, reference, rtol=1e-10, atol=1e-10 * np.abs(reference).max())
