@@ -279,3 +279,27 @@ def test_property_random_cnns_match_the_reference(channels, kernel, stride, padd
     reference = lab.lpntk(model, x, y, method="entk", progress=False)
     K = lab.lpntk(model, x, y, method="factored", progress=False)
     np.testing.assert_allclose(K, reference, rtol=1e-10, atol=1e-10 * np.abs(reference).max())
+
+
+class BatchFolding(nn.Module):
+    """Moves the batch out of dimension 0 around a Linear: hooks cannot tell samples apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x.unsqueeze(0))[0]
+
+
+def test_auto_and_projected_fall_back_when_hooks_cannot_follow_the_model():
+    torch.manual_seed(0)
+    model = BatchFolding().double()
+    x = torch.randn(6, 4, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    reference = lab.lpntk(model, x, y, method="entk", progress=False)
+    with pytest.raises(capture.UnsupportedModel, match="per_sample"):
+        lab.lpntk(model, x, y, method="factored", progress=False)
+    assert rel_err(lab.lpntk(model, x, y, method="auto", progress=False), reference) <= 1e-10
+    sketch = lab.lpntk(model, x, y, method="projected", proj_dim=20_000, progress=False)
+    assert rel_err(sketch, reference) < 0.1

@@ -69,7 +69,8 @@ def plan(model: nn.Module) -> Plan:
 def _check_batch(module: nn.Module, inp: Tensor, batch: int) -> None:
     if inp.shape[0] != batch or (isinstance(module, nn.Conv2d) and inp.dim() != 4):
         raise UnsupportedModel(
-            f"{type(module).__name__} saw input of shape {tuple(inp.shape)} for {batch} samples"
+            f"{type(module).__name__} saw input of shape {tuple(inp.shape)} for {batch} samples, so its "
+            "per-sample factors cannot be told apart; use method='auto' or 'per_sample'"
         )
 
 

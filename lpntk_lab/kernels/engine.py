@@ -108,8 +108,12 @@ def _projector(parts_of: tiles.PartsFn, dim: int, seed: int) -> tiles.PartsFn:
 def _parts_fn(model: nn.Module, method: str, x: Tensor, c: Tensor, proj_dim: int, seed: int) -> tiles.PartsFn:
     """How one block of samples becomes parts, for ``method``."""
     params = _trainable(model)
+
+    def dense(xb: Tensor, cb: Tensor):
+        return [per_sample.gradients(model, params, xb, cb)]
+
     if method == "per_sample":
-        return lambda xb, cb: [per_sample.gradients(model, params, xb, cb)]
+        return dense
     if method == "entk":
         return lambda xb, cb: [per_sample.jacobians(model, params, xb, cb)]
     layout = capture.plan(model)
@@ -117,19 +121,14 @@ def _parts_fn(model: nn.Module, method: str, x: Tensor, c: Tensor, proj_dim: int
     def factored(xb: Tensor, cb: Tensor):
         return capture.parts(model, layout, xb, cb)
 
-    if method == "auto":
-        try:
-            factored(x[:2], c[:2])
-        except capture.UnsupportedModel:
-            return _parts_fn(model, "per_sample", x, c, proj_dim, seed)
-    if method == "projected":
-        return _projector(factored, _check_proj_dim(proj_dim), seed)
-    return factored
-
-
-def _signs(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
-    """lpNTK's cotangents ``s(y)``: ``(N, C)``."""
-    return sign_vectors(y, num_classes, dtype)
+    if method == "factored":
+        return factored
+    try:  # "auto" and "projected": fall back to torch.func when hooks cannot follow the model
+        factored(x[:2], c[:2])
+        exact = factored
+    except capture.UnsupportedModel:
+        exact = dense
+    return _projector(exact, _check_proj_dim(proj_dim), seed) if method == "projected" else exact
 
 
 def _uniform(n: int, num_classes: int, dtype: torch.dtype) -> Tensor:
@@ -164,7 +163,7 @@ def _gram(
             if labels is None:
                 return inputs.to(dev, dtype), _uniform(len(inputs), num_classes, dtype).to(dev)
             check_label_range(labels, num_classes, name)
-            return inputs.to(dev, dtype), _signs(labels, num_classes, dtype).to(dev)
+            return inputs.to(dev, dtype), sign_vectors(labels, num_classes, dtype).to(dev)
 
         x, c = prepared(x, y, "y")
         parts_of = _parts_fn(m, method, x, c, proj_dim, seed)

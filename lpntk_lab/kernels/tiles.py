@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .parts import Part, gram, nbytes
+from .parts import Factored, Part, gram, nbytes
 
 PartsFn = Callable[[Tensor, Tensor], list[Part]]
 
@@ -55,7 +55,7 @@ def block_size(parts_of: PartsFn, x: Tensor, c: Tensor, cache_bytes: int, cap: i
     """
     probe = parts_of(x[:2], c[:2])
     per_sample = max(nbytes(probe) / len(x[:2]), 1.0)
-    positions = max((p.u.shape[1] for p in probe if hasattr(p, "u")), default=1)
+    positions = max((p.u.shape[1] for p in probe if isinstance(p, Factored)), default=1)
     by_parts = int(cache_bytes / 4 / per_sample)
     by_tile = int((cache_bytes / 4 / (8.0 * positions * positions)) ** 0.5)
     return max(1, min(cap, by_parts, by_tile, len(x)))
