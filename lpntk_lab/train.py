@@ -17,6 +17,7 @@ import math
 import numbers
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +29,16 @@ from tqdm.auto import tqdm
 
 from .data import Dataset
 
-__all__ = ["TrainingRecord", "fit"]
+__all__ = ["OnStep", "TrainingRecord", "fit"]
 
 _FORMAT = "lpntk_lab.TrainingRecord/1"
 _PER_PRESENTATION = {"step": np.int64, "loss": np.float32, "l2_error": np.float32, "correct": np.bool_}
 _PER_EPOCH = ("train_accuracy", "test_accuracy")
 _SETTINGS = ("dataset", "data_fingerprint", "batch_size", "lr", "momentum", "weight_decay", "seed")
 _EVAL_BATCH = 1024
+
+OnStep = Callable[[int, nn.Module, torch.Tensor, Callable[[], None]], None]
+"""``on_step(step, model, batch, update)``: see :func:`fit`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +144,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    on_step: OnStep | None = None,
 ) -> TrainingRecord:
     """Train ``model`` on ``ds.x_train`` with SGD on the cross-entropy, recording every presentation.
 
@@ -156,6 +161,14 @@ def fit(
         seed: seed of the shuffling and of any randomness inside the model.
         device: ``"auto"`` (CUDA if available, else CPU), or a torch device.
         progress: show a progress bar over epochs.
+        on_step: called at every optimisation step as ``on_step(step, model, batch, update)``,
+            after the gradient of the mini-batch has been computed and before the parameters
+            move. ``step`` is the global step index, ``batch`` the (B,) tensor of training-sample
+            indices of this mini-batch (on ``device``), and ``update()`` applies the step: call it
+            at most once to look at the model before and after the update (if the callback does
+            not call it, it is applied on return). The callback must not change the parameters,
+            their gradients or the random state; then the record is the same as without it.
+            Used by :func:`lpntk_lab.forgetting.predict_forgetting`.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (checked at the end of each epoch;
@@ -177,7 +190,8 @@ def fit(
             bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress)
             for epoch in bar:
                 order = torch.randperm(ds.n_train, generator=shuffler).to(device)
-                presented = _train_epoch(model, optimizer, x, y, order, batch_size, epoch * steps_per_epoch)
+                presented = _train_epoch(model, optimizer, x, y, order, batch_size,
+                                         epoch * steps_per_epoch, on_step)
                 _raise_if_not_finite(presented, epoch, lr)
                 for name, values in presented.items():
                     history[name].append(values.cpu().numpy())
@@ -195,7 +209,7 @@ def fit(
     )
 
 
-def _train_epoch(model, optimizer, x, y, order, batch_size, first_step) -> dict[str, torch.Tensor]:
+def _train_epoch(model, optimizer, x, y, order, batch_size, first_step, on_step) -> dict[str, torch.Tensor]:
     """One pass over ``order``; returns (n,) tensors ``step, loss, l2_error, correct`` by sample index."""
     n = len(y)
     presented = {
@@ -210,13 +224,32 @@ def _train_epoch(model, optimizer, x, y, order, batch_size, first_step) -> dict[
         losses = F.cross_entropy(logits, y[batch], reduction="none")
         optimizer.zero_grad(set_to_none=True)
         losses.mean().backward()
-        optimizer.step()
+        if on_step is None:
+            optimizer.step()
+        else:
+            _step_with_callback(on_step, step, model, batch, optimizer)
         with torch.no_grad():
             presented["step"][batch] = step
             presented["loss"][batch] = losses
             presented["l2_error"][batch] = _l2_error(logits, y[batch])
             presented["correct"][batch] = logits.argmax(dim=1) == y[batch]
     return presented
+
+
+def _step_with_callback(on_step: OnStep, step: int, model, batch, optimizer) -> None:
+    """Let ``on_step`` see the model around ``optimizer.step()``, which runs exactly once."""
+    applied = False
+
+    def update() -> None:
+        nonlocal applied
+        if applied:
+            raise RuntimeError(f"update() was called twice at step {step}; call it at most once per step")
+        optimizer.step()
+        applied = True
+
+    on_step(step, model, batch, update)
+    if not applied:
+        optimizer.step()
 
 
 def _l2_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

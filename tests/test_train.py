@@ -212,3 +212,42 @@ def test_bad_model_or_data(small):
         fit(lambda x: x, small, epochs=1, lr=0.1)
     with pytest.raises(TypeError, match="Dataset"):
         fit(models.for_dataset(small), (small.x_train, small.y_train), epochs=1, lr=0.1)
+
+
+def _assert_same_run(a, b, model_a, model_b):
+    for name in ("step", "loss", "l2_error", "correct", "train_accuracy", "test_accuracy"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters()))
+
+
+@pytest.mark.parametrize("calls_update", [True, False])
+def test_on_step_callback_leaves_the_record_unchanged(small, calls_update):
+    seen = []
+
+    def on_step(step, model, batch, update):
+        before = [p.detach().clone() for p in model.parameters()]
+        model.eval()
+        with torch.no_grad():
+            model(small.x_train[batch])  # looking at the model must not change the run
+        model.train()
+        if calls_update:
+            update()
+            moved = any(not torch.equal(p, q) for p, q in zip(before, model.parameters()))
+            assert moved, "update() must apply the step"
+        seen.append((step, batch.cpu().numpy().copy()))
+
+    model_a, plain = _fit(small, epochs=2, batch_size=48, momentum=0.9, seed=3)
+    model_b, watched = _fit(small, epochs=2, batch_size=48, momentum=0.9, seed=3, on_step=on_step)
+    _assert_same_run(plain, watched, model_a, model_b)
+    assert [step for step, _ in seen] == list(range(10))
+    for step, batch in seen:  # the callback is told which samples each step presented
+        assert (plain.step[step // 5, batch] == step).all()
+
+
+def test_on_step_update_runs_at_most_once(small):
+    def twice(step, model, batch, update):
+        update()
+        update()
+
+    with pytest.raises(RuntimeError, match="update\\(\\) was called twice at step 0"):
+        _fit(small, epochs=1, on_step=twice)
