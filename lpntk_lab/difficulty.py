@@ -39,7 +39,6 @@ __all__ = [
     "Correlation",
     "DIFFICULTY_KINDS",
     "SizeExperiment",
-    "check_record",
     "controlled_difficulty",
     "difficulty",
     "difficulty_curve",
@@ -59,11 +58,20 @@ _SIZES = (1, 4, 16, 64, 256, 1024, 4096)
 # --- difficulty from a record ---------------------------------------------------------------------
 
 
+def check_dataset(ds) -> None:
+    """Raise unless ``ds`` is a :class:`~lpntk_lab.data.Dataset`."""
+    if not isinstance(ds, Dataset):
+        raise TypeError(f"ds must be a lpntk_lab Dataset (from lpntk_lab.load), got {type(ds).__name__}")
+
+
 def check_record(record, ds: Dataset | None = None) -> None:
     """Raise unless ``record`` is a TrainingRecord (and, given ``ds``, one trained on ``ds``)."""
     if not isinstance(record, TrainingRecord):
         raise TypeError(f"record must be a TrainingRecord (from lab.fit), got {type(record).__name__}")
-    if ds is not None and record.data_fingerprint != ds.fingerprint:
+    if ds is None:
+        return
+    check_dataset(ds)
+    if record.data_fingerprint != ds.fingerprint:
         raise ValueError(
             f"the record was trained on other data (fingerprint {record.data_fingerprint}, "
             f"{record.dataset!r}, n_train={record.n_train}) than the data set given "
@@ -293,11 +301,6 @@ def difficulty_vs_structure(
 # --- experiments ----------------------------------------------------------------------------------
 
 
-def _check_dataset(ds) -> None:
-    if not isinstance(ds, Dataset):
-        raise TypeError(f"ds must be a lpntk_lab Dataset (from lpntk_lab.load), got {type(ds).__name__}")
-
-
 def _check_choice(name: str, value, choices: Sequence) -> None:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
@@ -407,7 +410,7 @@ def size_experiment(
     """
     import pandas as pd
 
-    _check_dataset(ds)
+    check_dataset(ds)
     _check_choice("model kind", kind, models.KINDS)
     _check_choice("difficulty measure", measure, DIFFICULTY_KINDS)
     seeds = _check_seeds(seeds, 2)
@@ -573,7 +576,7 @@ def _controlled_setup(ds: Dataset, target, k, repeats, base_per_class, seed):
 
     Returns ``target, k, repeats, members`` (the target's class, sorted) ``, base`` (sorted).
     """
-    _check_dataset(ds)
+    check_dataset(ds)
     if isinstance(target, bool) or not isinstance(target, numbers.Integral) or not 0 <= target < ds.n_train:
         raise ValueError(f"target must be a training-sample index in [0, {ds.n_train}), got {target!r}")
     k = _check_count("k", k)

@@ -63,6 +63,8 @@ def test_difficulty_bad_input(digits):
         difficulty(record_from(L2, LOSS), kind="l1")
     with pytest.raises(ValueError, match="trained on other data.*pass the Dataset that was given to lab.fit"):
         check_record(record_from(L2, LOSS), digits)
+    with pytest.raises(TypeError, match="ds must be a lpntk_lab Dataset"):
+        check_record(record_from(L2, LOSS), "digits")
 
 
 # --- structure on known kernels ---------------------------------------------------------------------
