@@ -7,9 +7,10 @@ smaller set gets fewer steps), and its final test accuracy is recorded. The unpr
 (method ``"unpruned"``, fraction 0) is always included. Seed ``s`` seeds the scoring, the
 tie-breaking, the retrained model's initialisation and its data order.
 
-A session cache remembers every score (by data set, method, seed, recipe and scoring settings) and
-every accuracy (by data set, recipe, seed and the exact kept set), so calling ``compare`` again with
-more methods, fractions or seeds trains only what is new. ``clear_cache()`` forgets it all.
+A session cache remembers every score (by data set, method, seed, recipe and the scoring settings the
+method uses) and every accuracy (by data set, recipe, seed and the exact kept set), so calling
+``compare`` again with more methods, fractions or seeds trains only what is new.
+``clear_cache()`` forgets it all.
 
     >>> result = compare(ds, ["random", "el2n", "lpntk-fpc-largest"], [0.1, 0.3], seeds=range(3), epochs=20)
     >>> result.summary            # mean, std and 95 % interval of the test accuracy
@@ -43,7 +44,7 @@ from .pruning import (
     select,
 )
 
-__all__ = ["UNPRUNED", "Comparison", "clear_cache", "compare"]
+__all__ = ["UNPRUNED", "Comparison", "clear_cache", "compare", "summarize"]
 
 UNPRUNED = "unpruned"
 _CACHE: dict[tuple, object] = {}
@@ -155,7 +156,7 @@ def compare(
                     rows.append(_row(method, fraction, seed, _accuracy(ds, pruned.keep, seed, recipe, data)))
                     bar.update()
     table = pd.DataFrame(rows)
-    return Comparison(table, _summary(table), recipe, scoring, bool(balance))
+    return Comparison(table, summarize(table), recipe, scoring, bool(balance))
 
 
 # --- work, cached -------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def compare(
 def _scores(ds: Dataset, methods: list[str], seed: int, recipe: Recipe, scoring: Scoring,
             data: tuple) -> dict[str, Scores]:
     """Every method's scores for one seed; one proxy run serves all methods that need it."""
-    keys = {m: ("scores", data, m, seed, recipe, scoring) for m in methods}
+    keys = {m: ("scores", data, m, seed, recipe, scoring.used_by(m)) for m in methods}
     missing = [m for m in methods if keys[m] not in _CACHE]
     record = kernel = None
     if any(m in PROXY_METHODS for m in missing):
@@ -212,7 +213,8 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _summary(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method and fraction of a ``Comparison.table``: mean, std and 95 % interval over seeds."""
     rows = []
     for (method, fraction), group in table.groupby(["method", "fraction"], sort=False):
         acc = group["accuracy"].to_numpy()

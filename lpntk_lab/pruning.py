@@ -64,6 +64,12 @@ LPNTK_METHODS = ("lpntk-mean", "lpntk-fpc-largest", "lpntk-fpc-heads")
 PROXY_METHODS = ("forgetting", *LPNTK_METHODS)
 _BATCH = 256
 _PROXY, _EARLY, _TIES = 1, 2, 3  # tags that derive independent seeds from one seed
+_SETTINGS_USED = {  # the Scoring fields each method reads
+    "el2n": ("runs", "el2n_epoch"),
+    "grand": ("runs", "grand_epoch"),
+    "lpntk-fpc-largest": ("ratio", "metric"),
+    "lpntk-fpc-heads": ("metric",),
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,10 @@ class Scoring:
             raise ValueError(f"ratio must be a number in (0, 1], got {self.ratio!r}")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}")
+
+    def used_by(self, method: str) -> tuple:
+        """The settings ``method``'s scores depend on, as ``(name, value)`` pairs (a cache key)."""
+        return tuple((name, getattr(self, name)) for name in _SETTINGS_USED.get(method, ()))
 
 
 @dataclass(frozen=True)
