@@ -116,6 +116,10 @@ def one_step(model: nn.Module, x, y, u: int, *, lr: float, device: str | torch.d
 
     Returns:
         a :class:`OneStep` with the actual and predicted change for each of the ``N`` samples.
+
+    Measured (digits MLP, 3 epochs, 500 samples; ``docs/relations_and_one_step.md``): at lr 0.01
+    ``pearson_r`` ≈ 0.997 and the eNTK sign agrees for 99% of the samples; lpNTK's sign for only
+    44% — it is positive for every pair, and most cross-class samples are hurt.
     """
     lr = _check_lr(lr)
     before = _before(model, x, y, u, device)
@@ -166,23 +170,23 @@ def _before(model: nn.Module, x, y, u, device) -> _Before:
     with evaluating(model, device) as m:
         param = next(m.parameters())
         check_label_range(y, num_outputs(m, x[:2].to(param.device, param.dtype)))
-        p = _softmax(m, x).cpu().numpy()  # (N, C)
+        log_p = _log_softmax(m, x).cpu().numpy()  # (N, C)
     rows = np.arange(len(y))
     labels = y.numpy()
-    error = -p
+    error = -np.exp(log_p)
     error[rows, labels] += 1.0  # (N, C): e_{y_o} − p_o
     theta = entk(model, x, x[u : u + 1], device=device, progress=False)[:, 0]  # (N, C, C)
     slope = np.einsum("oc,ocd,d->o", error, theta, error[u])
     column = lpntk(model, x, y, x2=x[u : u + 1], y2=y[u : u + 1], device=device, progress=False)[:, 0]
-    return _Before(x=x, y=y, u=u, log_p=np.log(p[rows, labels]), slope=slope, lpntk=column)
+    return _Before(x=x, y=y, u=u, log_p=log_p[rows, labels], slope=slope, lpntk=column)
 
 
 @torch.no_grad()
-def _softmax(model: nn.Module, x: Tensor) -> Tensor:
-    """Softmax probabilities ``(N, C)`` of ``x`` in float64 (for exact differences), batch by batch."""
+def _log_softmax(model: nn.Module, x: Tensor) -> Tensor:
+    """Log-probabilities ``(N, C)`` of ``x`` in float64 (finite even where p underflows), batch by batch."""
     param = next(model.parameters())
     return torch.cat([
-        model(xb.to(param.device, param.dtype)).to(torch.float64).softmax(dim=1)
+        model(xb.to(param.device, param.dtype)).to(torch.float64).log_softmax(dim=1)
         for xb in x.split(_EVAL_BATCH)
     ])
 
@@ -201,8 +205,8 @@ def _log_p_after(model: nn.Module, before: _Before, lr: float, device) -> np.nda
         for q, g in zip(params, grads):
             if g is not None:
                 q -= lr * g
-    p = _softmax(stepped, before.x).cpu().numpy()
-    return np.log(p[np.arange(len(before.y)), before.y.numpy()])
+    log_p = _log_softmax(stepped, before.x).cpu().numpy()
+    return log_p[np.arange(len(before.y)), before.y.numpy()]
 
 
 def _result(before: _Before, log_p_after: np.ndarray, lr: float) -> OneStep:

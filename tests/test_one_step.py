@@ -94,6 +94,14 @@ def test_the_sweep_shares_the_kernels_and_the_prediction_degrades_with_the_learn
     assert [row["lr"] for row in sweep.rows()] == lrs
 
 
+def test_a_large_step_still_gives_finite_changes(digits):
+    """Log-probabilities come from log_softmax: a probability that underflows to 0 is no -inf."""
+    model, x, y = digits
+    result = one_step(model, x, y, 4, lr=50.0)
+    assert np.isfinite(result.actual).all() and result.actual.min() < -50
+    assert np.isfinite(result.pearson_r)
+
+
 def test_a_single_sample_has_no_correlation():
     model = lab.models.MLP(4, 3)
     result = one_step(model, torch.randn(1, 4), torch.tensor([1]), 0, lr=0.1)
