@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from . import models
 from .data import Dataset
 from .kernels import WithinClassKernel, lpntk
+from .relations import cosine
 from .train import TrainingRecord, fit
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "difficulty_curve",
     "difficulty_vs_structure",
     "interchangeable_count",
-    "kernel_cosine",
     "mean_cosine",
     "size_experiment",
     "spearman",
@@ -112,18 +112,6 @@ def difficulty(record: TrainingRecord, *, kind: str = "l2") -> np.ndarray:
 # --- lpNTK structure ------------------------------------------------------------------------------
 
 
-def kernel_cosine(K: np.ndarray) -> np.ndarray:
-    """``κ_ij / sqrt(κ_ii κ_jj)`` of a square ``(N, N)`` kernel; 0 where a sample has a zero gradient.
-
-    The same cosine as :func:`lpntk_lab.relations.cosine`, kept here so that this module does not
-    depend on the relation thresholds.
-    """
-    K = np.asarray(K, dtype=np.float64)
-    norms = np.sqrt(np.clip(np.diag(K), 0.0, None))
-    scale = np.outer(norms, norms)
-    return np.divide(K, scale, out=np.zeros_like(K), where=scale > 0)
-
-
 def _class_blocks(K, labels) -> tuple[int, Iterator[tuple[np.ndarray, np.ndarray]]]:
     """``N`` and an iterator of ``(indices, kernel block)`` per class of a kernel."""
     if isinstance(K, WithinClassKernel):
@@ -145,7 +133,7 @@ def _per_sample(K, labels, reduce, fill, dtype) -> np.ndarray:
     n, blocks = _class_blocks(K, labels)
     out = np.full(n, fill, dtype=dtype)
     for idx, block in blocks:
-        cos = kernel_cosine(block)
+        cos = cosine(block)
         np.fill_diagonal(cos, np.nan)
         out[idx] = reduce(cos)
     return out
@@ -485,7 +473,7 @@ def _curve_table(curves: dict[str, list[np.ndarray]]):
 def _target_cosines(model, ds: Dataset, target: int, members: np.ndarray, progress: bool) -> np.ndarray:
     """lpNTK cosine of ``target`` with every sample of ``members`` (its class, target included)."""
     K = lpntk(model, ds.x_train[members], ds.y_train[members], progress=progress)
-    return kernel_cosine(K)[np.flatnonzero(members == target)[0]]
+    return cosine(K)[np.flatnonzero(members == target)[0]]
 
 
 def controlled_difficulty(

@@ -27,7 +27,8 @@ from torch import nn
 from torch.func import functional_call
 
 from .data import Dataset
-from .difficulty import check_dataset, check_record, kernel_cosine
+from .difficulty import check_dataset, check_record
+from .relations import cosine
 from .kernels import lpntk
 from .kernels.inputs import evaluating
 from .train import TrainingRecord, fit
@@ -327,7 +328,7 @@ class _Watcher:
         """``(len(rows), len(cols))`` lpNTK cosine between two sets of training samples."""
         both = torch.cat([rows, cols])
         K = lpntk(model, self.x[both], self.y[both], device=cols.device, progress=False)
-        return kernel_cosine(K)[: len(rows), len(rows):]
+        return cosine(K)[: len(rows), len(rows):]
 
 
 def predict_forgetting(

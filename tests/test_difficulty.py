@@ -12,7 +12,6 @@ from lpntk_lab.difficulty import (
     difficulty_curve,
     difficulty_vs_structure,
     interchangeable_count,
-    kernel_cosine,
     mean_cosine,
     size_experiment,
     spearman,
@@ -72,15 +71,6 @@ def test_difficulty_bad_input(digits):
 # g-vectors: class 0 holds two identical samples and an orthogonal one, class 1 a single sample
 G = np.array([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
 LABELS = np.array([0, 0, 0, 1])
-
-
-def test_kernel_cosine_of_a_gram():
-    cos = kernel_cosine(G @ G.T)
-    np.testing.assert_allclose(np.diag(cos), 1.0)
-    np.testing.assert_allclose(cos[0, 1], 1.0)
-    np.testing.assert_allclose(cos[0, 2], 0.0)
-    np.testing.assert_allclose(cos[0, 3], 1 / np.sqrt(3))
-    np.testing.assert_array_equal(kernel_cosine(np.zeros((2, 2))), 0.0)  # zero gradients: unrelated
 
 
 @pytest.mark.parametrize("as_blocks", [False, True])
@@ -251,7 +241,7 @@ def test_controlled_difficulty_reference_cosines_are_the_lpntk_cosines(small):
     reference = lab.models.for_dataset(small, seed=0)
     lab.fit(reference, small, epochs=2, lr=0.1, batch_size=16, seed=0, progress=False)
     members = np.flatnonzero(small.y_train.numpy() == ex.label)
-    cos = kernel_cosine(lab.lpntk(reference, small.x_train[members], small.y_train[members], progress=False))[0]
+    cos = lab.relations.cosine(lab.lpntk(reference, small.x_train[members], small.y_train[members], progress=False))[0]
     best = members[1:][np.argsort(-cos[1:])[:2]]  # target 0 is the first member of its class
     np.testing.assert_array_equal(ex.chosen["interchangeable"], best)
     assert list(ex.chosen) == ["interchangeable"]
