@@ -111,7 +111,7 @@ def compare(
     seeds: Iterable[int] = (0, 1, 2),
     epochs: int = 20,
     model: str = "mlp",
-    lr: float = 0.1,
+    lr: float = 0.05,
     batch_size: int = 64,
     momentum: float = 0.9,
     weight_decay: float = 0.0,

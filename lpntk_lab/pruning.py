@@ -78,13 +78,13 @@ class Recipe:
 
     Attributes:
         model: ``"mlp"``, ``"lenet"`` or ``"resnet"`` (``lab.models.for_dataset``).
-        epochs, lr, batch_size, momentum, weight_decay: the arguments of ``lab.fit`` (plain SGD).
+        epochs, lr, batch_size, momentum, weight_decay: the arguments of ``lab.fit`` (SGD).
         device: ``"auto"`` (CUDA when present) or a torch device name.
     """
 
     model: str = "mlp"
     epochs: int = 20
-    lr: float = 0.1
+    lr: float = 0.05
     batch_size: int = 64
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -120,7 +120,7 @@ class Scoring:
     el2n_epoch: int = 2
     grand_epoch: int = 0
     ratio: float = 0.1
-    metric: str = "kernel"
+    metric: str = "paper"
 
     def __post_init__(self):
         _check_int("runs", self.runs, low=1)
