@@ -219,9 +219,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     for (method, fraction), group in table.groupby(["method", "fraction"], sort=False):
         acc = group["accuracy"].to_numpy()
         mean, low, high = _interval(acc)
+        std = float(np.std(acc, ddof=1)) if len(acc) > 1 else float("nan")
         rows.append(dict(method=method, fraction=fraction, train_size=int(group["train_size"].iloc[0]),
-                         seeds=len(acc), mean=mean, std=float(np.std(acc, ddof=1)) if len(acc) > 1 else float("nan"),
-                         ci_low=low, ci_high=high))
+                         seeds=len(acc), mean=mean, std=std, ci_low=low, ci_high=high))
     return pd.DataFrame(rows)
 
 

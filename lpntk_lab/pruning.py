@@ -249,18 +249,9 @@ def score(
             record = proxy_run(ds, recipe=recipe, seed=seed, progress=progress)[1]
         _check_record(record, ds)
         return Scores(forgetting_scores(record, never_learned="max"), True, method)
-    W = _within_class(kernel, ds) if kernel is not None else proxy_kernel(ds, recipe=recipe, seed=seed,
-                                                                          progress=progress)
-    if method == "lpntk-mean":
-        return Scores(_mean_similarity(W), False, method)
-    if method == "lpntk-fpc-largest":
-        clusters = fpc(W, ratio=scoring.ratio, metric=scoring.metric, seed=seed, progress=progress)
-        return Scores(_removal_order(clusters).astype(np.float64), True, method)
-    clusters = fpc(W, n_clusters={c: len(i) for c, i in W.indices.items()}, metric=scoring.metric,
-                   seed=seed, progress=progress)
-    heads = np.empty(ds.n_train)
-    heads[clusters.centres] = clusters.insertion_radius()
-    return Scores(heads, True, method)
+    if kernel is None:
+        kernel = proxy_kernel(ds, recipe=recipe, seed=seed, progress=progress)
+    return _lpntk_scores(method, _within_class(kernel, ds), scoring, seed, progress)
 
 
 def select(scores: Scores, labels, *, fraction: float, balance: bool = True, seed: int = 0) -> Pruning:
@@ -340,6 +331,20 @@ def _within_class(kernel, ds: Dataset) -> WithinClassKernel:
         raise ValueError(f"kernel is {len(K)} x {len(K)} but ds has {ds.n_train} training samples")
     indices = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
     return WithinClassKernel(labels, indices, {c: K[np.ix_(i, i)] for c, i in indices.items()})
+
+
+def _lpntk_scores(method: str, W: WithinClassKernel, scoring: Scoring, seed: int, progress: bool) -> Scores:
+    """``"lpntk-mean"``, ``"lpntk-fpc-largest"`` or ``"lpntk-fpc-heads"`` from a within-class lpNTK."""
+    if method == "lpntk-mean":
+        return Scores(_mean_similarity(W), False, method)
+    if method == "lpntk-fpc-largest":
+        clusters = fpc(W, ratio=scoring.ratio, metric=scoring.metric, seed=seed, progress=progress)
+        return Scores(_removal_order(clusters).astype(np.float64), True, method)
+    every_point = {c: len(idx) for c, idx in W.indices.items()}
+    clusters = fpc(W, n_clusters=every_point, metric=scoring.metric, seed=seed, progress=progress)
+    heads = np.empty(len(W.labels))
+    heads[clusters.centres] = clusters.insertion_radius()
+    return Scores(heads, True, method)
 
 
 def _mean_similarity(W: WithinClassKernel) -> np.ndarray:
