@@ -2,8 +2,8 @@
 
 The labelled pseudo neural tangent kernel (lpNTK, Guo et al., ICLR 2024) measures, for every pair of
 training samples, whether learning one helps, ignores or hurts the other. This package computes it
-exactly and fast, trains models while recording what every sample went through, and backs the
-notebooks in ``notebooks/``.
+exactly and fast, trains models while recording what every sample went through, and uses both to
+explain learning difficulty, forgetting and data pruning. It backs the notebooks in ``notebooks/``.
 
     >>> import lpntk_lab as lab
     >>> ds = lab.load("digits")
@@ -12,22 +12,48 @@ notebooks in ``notebooks/``.
     >>> K = lab.lpntk(model, ds.x_train[:500], ds.y_train[:500])
 """
 
-from . import data, kernels, models
+from . import clustering, data, kernels, models, pruning, relations
+from .clustering import Clustering, fpc
+from .compare import Comparison, compare
 from .data import Dataset, load
+from .difficulty import controlled_difficulty, difficulty, difficulty_curve, size_experiment, spearman
+from .dynamics import one_step, one_step_sweep
+from .forgetting import forgetting_events, forgetting_scores, forgetting_summary, predict_forgetting
 from .kernels import entk, lpntk, pntk
+from .pruning import Pruning, prune
 from .train import TrainingRecord, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Clustering",
+    "Comparison",
     "Dataset",
+    "Pruning",
     "TrainingRecord",
+    "clustering",
+    "compare",
+    "controlled_difficulty",
     "data",
+    "difficulty",
+    "difficulty_curve",
     "entk",
     "fit",
+    "forgetting_events",
+    "forgetting_scores",
+    "forgetting_summary",
+    "fpc",
     "kernels",
     "load",
     "lpntk",
     "models",
+    "one_step",
+    "one_step_sweep",
     "pntk",
+    "predict_forgetting",
+    "prune",
+    "pruning",
+    "relations",
+    "size_experiment",
+    "spearman",
 ]

@@ -303,3 +303,14 @@ def test_auto_and_projected_fall_back_when_hooks_cannot_follow_the_model():
     assert rel_err(lab.lpntk(model, x, y, method="auto", progress=False), reference) <= 1e-10
     sketch = lab.lpntk(model, x, y, method="projected", proj_dim=20_000, progress=False)
     assert rel_err(sketch, reference) < 0.1
+
+
+def test_centred_signs_match_the_reference():
+    model, x = CASES["mlp"]
+    y = labels_for(model, x)
+    theta = lab.entk(model, x, progress=False)
+    s = 2 * (np.eye(4)[y.numpy()] - 1 / 4)
+    K = lab.lpntk(model, x, y, centred=True, progress=False)
+    np.testing.assert_allclose(K, np.einsum("ijab,ia,jb->ij", theta, s, s), rtol=1e-10, atol=1e-12)
+    F = lab.kernels.features(model, x, y, centred=True, progress=False)
+    np.testing.assert_allclose(F @ F.T, K, rtol=1e-10, atol=1e-12)

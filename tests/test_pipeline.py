@@ -31,6 +31,16 @@ def test_three_epochs_then_lpntk_on_500_samples(trained):
     np.testing.assert_allclose(K[np.ix_(some, some)], reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
 
 
+def test_centring_the_signs_turns_cross_class_pairs_contradictory(trained):
+    ds, model, _ = trained
+    x, y = ds.x_train[:200], ds.y_train[:200]
+    cross = y[:, None] != y[None, :]
+    raw = lab.relations.cosine(lab.lpntk(model, x, y, progress=False))[cross.numpy()]
+    centred = lab.relations.cosine(lab.lpntk(model, x, y, centred=True, progress=False))[cross.numpy()]
+    assert (raw > 0).mean() > 0.99  # s(y)·s(y') = C - 4 > 0: the shared direction dominates
+    assert (centred < 0).mean() > 0.9
+
+
 def test_trained_lenet_and_resnet_kernels_match_the_reference(trained):
     ds = trained[0]
     x, y = ds.x_train[:12].double(), ds.y_train[:12]

@@ -137,8 +137,8 @@ def _uniform(n: int, num_classes: int, dtype: torch.dtype) -> Tensor:
 
 
 def _gram(
-    model, x, y, x2, y2, *, labelled, method, within_class, batch_size, proj_dim, seed, device, out,
-    progress,
+    model, x, y, x2, y2, *, labelled, centred, method, within_class, batch_size, proj_dim, seed, device,
+    out, progress,
 ):
     """Shared body of :func:`lpntk` (``labelled``) and :func:`pntk`: validate, prepare, tile."""
     method = _check_method(method)
@@ -163,7 +163,8 @@ def _gram(
             if labels is None:
                 return inputs.to(dev, dtype), _uniform(len(inputs), num_classes, dtype).to(dev)
             check_label_range(labels, num_classes, name)
-            return inputs.to(dev, dtype), sign_vectors(labels, num_classes, dtype).to(dev)
+            signs = sign_vectors(labels, num_classes, dtype, centred=centred)
+            return inputs.to(dev, dtype), signs.to(dev)
 
         x, c = prepared(x, y, "y")
         parts_of = _parts_fn(m, method, x, c, proj_dim, seed)
@@ -194,6 +195,7 @@ def lpntk(
     y2=None,
     method: str = "auto",
     within_class: bool = False,
+    centred: bool = False,
     batch_size: int | None = None,
     proj_dim: int = 1024,
     seed: int = 0,
@@ -210,6 +212,10 @@ def lpntk(
         method: ``"auto"``, ``"factored"``, ``"per_sample"``, ``"entk"`` or ``"projected"``.
         within_class: only same-class blocks (cross-class pairs are never computed); returns a
             :class:`WithinClassKernel`.
+        centred: use ``2 (e_y − 1/C)`` instead of ``s(y)``, dropping the all-ones direction that
+            the softmax cannot see. With ``C > 2`` classes ``s(y)·s(y') = C − 4 > 0`` for
+            ``y ≠ y'``, so a shared bias alone makes raw cross-class lpNTK positive; the centred
+            kernel lets contradictory (negative) pairs show. Off by default (the paper's kernel).
         batch_size: samples per tile; default: sized to keep memory near 512 MiB.
         proj_dim, seed: dimension and seed of the ``"projected"`` method.
         device: ``"auto"`` (the model's CUDA device, else CUDA if present, else CPU) or a device.
@@ -217,7 +223,7 @@ def lpntk(
         progress: show a progress bar over tiles.
     """
     return _gram(
-        model, x, y, x2, y2, labelled=True, method=method, within_class=within_class,
+        model, x, y, x2, y2, labelled=True, centred=centred, method=method, within_class=within_class,
         batch_size=batch_size, proj_dim=proj_dim, seed=seed, device=device, out=out, progress=progress,
     )
 
@@ -239,7 +245,7 @@ def pntk(
     Arguments as for :func:`lpntk`; no labels are needed.
     """
     return _gram(
-        model, x, None, x2, None, labelled=False, method=method, within_class=False,
+        model, x, None, x2, None, labelled=False, centred=False, method=method, within_class=False,
         batch_size=batch_size, proj_dim=proj_dim, seed=seed, device=device, out=None, progress=progress,
     )
 
@@ -289,6 +295,7 @@ def features(
     y,
     *,
     proj_dim: int | None = None,
+    centred: bool = False,
     seed: int = 0,
     method: str = "auto",
     batch_size: int | None = None,
@@ -297,9 +304,9 @@ def features(
 ) -> np.ndarray:
     """The per-sample vectors ``g(x_i, y_i)``, so that ``lpntk = F Fᵀ``: ``(N, P)``, or ``(N, proj_dim)``.
 
-    Exact when ``proj_dim`` is None (``P`` = number of trainable parameters; the coordinates are the
-    gradient's, grouped by layer); otherwise a seeded random projection with
-    ``E[F Fᵀ] = lpntk``. Returned in the model's dtype.
+    Exact when ``proj_dim`` is None (``P`` = number of trainable parameters; the coordinates are
+    the gradient's, grouped by layer); otherwise a seeded random projection with
+    ``E[F Fᵀ] = lpntk``. ``centred`` as for :func:`lpntk`. Returned in the model's dtype.
     """
     method = _check_method(method)
     if method in ("entk", "projected"):
@@ -311,7 +318,7 @@ def features(
         x = x.to(dev, dtype)
         num_classes = num_outputs(m, x)
         check_label_range(y, num_classes)
-        c = sign_vectors(y, num_classes, dtype).to(dev)
+        c = sign_vectors(y, num_classes, dtype, centred=centred).to(dev)
         parts_of = _parts_fn(m, method, x, c, proj_dim, seed)
         if proj_dim is None:
             vectors = lambda xb, cb: flatten(parts_of(xb, cb))  # noqa: E731

@@ -110,6 +110,11 @@ def num_outputs(model: nn.Module, x: Tensor) -> int:
     return z.shape[1]
 
 
-def sign_vectors(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
-    """``s(y) = 2 e_y − 1``: +1 at the label, −1 elsewhere: ``(N, C)``."""
-    return 2 * nn.functional.one_hot(y, num_classes).to(dtype) - 1
+def sign_vectors(y: Tensor, num_classes: int, dtype: torch.dtype, *, centred: bool = False) -> Tensor:
+    """``s(y) = 2 e_y − 1``: +1 at the label, −1 elsewhere: ``(N, C)``.
+
+    ``centred=True`` gives ``s(y) − mean(s(y)) = 2 (e_y − 1/C)`` instead: the part of ``s(y)`` the
+    softmax can see (adding a constant to every logit changes no probability).
+    """
+    onehot = nn.functional.one_hot(y, num_classes).to(dtype)
+    return 2 * (onehot - 1 / num_classes) if centred else 2 * onehot - 1
