@@ -20,7 +20,7 @@ import pandas as pd
 
 import lpntk_lab as lab
 from lpntk_lab.clustering import METRICS, fpc, size_profiles
-from lpntk_lab.compare import UNPRUNED, Comparison, clear_cache, compare, summarize
+from lpntk_lab.comparison import UNPRUNED, Comparison, clear_cache, compare, summarize
 from lpntk_lab.pruning import METHODS, Recipe, Scoring, proxy_kernel, proxy_run
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)

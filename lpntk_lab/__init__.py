@@ -13,14 +13,14 @@ explain learning difficulty, forgetting and data pruning. It backs the notebooks
 """
 
 from . import clustering, data, kernels, models, pruning, relations
-from .clustering import Clustering, fpc
-from .compare import Comparison, compare
+from .clustering import Clustering, fpc, size_profiles
+from .comparison import Comparison, compare
 from .data import Dataset, load
-from .difficulty import controlled_difficulty, difficulty, difficulty_curve, size_experiment, spearman
+from .learning_difficulty import controlled_difficulty, difficulty, difficulty_curve, size_experiment, spearman
 from .dynamics import one_step, one_step_sweep
 from .forgetting import forgetting_events, forgetting_scores, forgetting_summary, predict_forgetting
 from .kernels import entk, lpntk, pntk
-from .pruning import Pruning, prune
+from .pruning import Pruning, Recipe, Scoring, prune
 from .train import TrainingRecord, fit
 
 __version__ = "0.1.0"
@@ -30,6 +30,8 @@ __all__ = [
     "Comparison",
     "Dataset",
     "Pruning",
+    "Recipe",
+    "Scoring",
     "TrainingRecord",
     "clustering",
     "compare",
@@ -55,5 +57,6 @@ __all__ = [
     "pruning",
     "relations",
     "size_experiment",
+    "size_profiles",
     "spearman",
 ]

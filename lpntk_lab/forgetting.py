@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .data import Dataset
-from .difficulty import check_dataset, check_record
+from .learning_difficulty import check_dataset, check_record
 from .relations import cosine
 from .kernels import lpntk
 from .kernels.inputs import evaluating

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lpntk_lab as lab
-from lpntk_lab.compare import UNPRUNED, clear_cache, compare
+from lpntk_lab.comparison import UNPRUNED, clear_cache, compare
 from lpntk_lab.pruning import Recipe, Scoring, kept_counts
 
 GRID = dict(seeds=[0, 1], epochs=2, scoring=Scoring(runs=1, el2n_epoch=1, ratio=0.2), progress=False)

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import lpntk_lab as lab
-from lpntk_lab.difficulty import (
+from lpntk_lab.learning_difficulty import (
     check_record,
     controlled_difficulty,
     difficulty,
