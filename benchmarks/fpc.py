@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/fpc.py [--n 6000] [--centres 3000] [--repeats 3]
 
-Target (issue 4): 3,000 centres on a 6,000-point class from a Gram matrix in under 1 s. For every
+Target: 3,000 centres on a 6,000-point class from a Gram matrix in under 1 s. For every
 metric and kernel source it prints the best of ``--repeats`` wall-clock times and their ratio to
 the target, then the same clustering by a naive k-center that recomputes each point's distance to
 every centre at every step (O(N k²) instead of O(N k)), on a smaller problem, for scale.

@@ -7,7 +7,7 @@
 With ``--dataset`` it runs ``lab.compare`` for every pruning method at 10-50 % removed, adds the
 other FPC metrics of ``lpntk-fpc-largest`` as an ablation, and prints markdown tables: test accuracy
 (mean and 95 % interval over seeds), paired differences against random and unpruned, and the
-cluster-size distribution of the first seed's proxy model. With ``--timing`` it times the issue's
+cluster-size distribution of the first seed's proxy model. With ``--timing`` it times the reference
 comparison on digits (unpruned + 4 methods x 3 fractions x 3 seeds) from an empty cache.
 """
 

@@ -2,7 +2,7 @@
 
 For a classifier with logits ``z(x; w)``, softmax ``p`` and cross-entropy, one plain SGD step of
 learning rate ``η`` on sample ``u`` changes the log-probability of sample ``o``'s own label by, to
-first order (DESIGN §2),
+first order,
 
     Δ log p_{y_o}(x_o) ≈ η · (e_{y_o} − p_o)ᵀ Θ(x_o, x_u) (e_{y_u} − p_u),
 

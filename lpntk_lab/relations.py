@@ -1,7 +1,7 @@
 """Relations between samples from the angle of their kernel vectors: interchangeable, unrelated, contradictory.
 
 For a kernel ``K`` that is a Gram matrix ``κ_ij = <g_i, g_j>`` (lpNTK: ``g`` is the sample's
-labelled gradient, DESIGN §2), the cosine ``κ_ij / sqrt(κ_ii κ_jj)`` says how an SGD step on one
+labelled gradient), the cosine ``κ_ij / sqrt(κ_ii κ_jj)`` says how an SGD step on one
 sample moves the other:
 
 * **interchangeable** (``cos >= interchangeable``): learning one helps the other;
