@@ -12,7 +12,7 @@ explain learning difficulty, forgetting and data pruning. It backs the notebooks
     >>> K = lab.lpntk(model, ds.x_train[:500], ds.y_train[:500])
 """
 
-from . import clustering, data, kernels, models, pruning, relations
+from . import clustering, course, data, kernels, models, pruning, relations
 from .clustering import Clustering, fpc, size_profiles
 from .comparison import Comparison, compare
 from .data import Dataset, load
@@ -35,6 +35,7 @@ __all__ = [
     "TrainingRecord",
     "clustering",
     "compare",
+    "course",
     "controlled_difficulty",
     "data",
     "difficulty",
