@@ -25,6 +25,16 @@ from .train import TrainingRecord, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``lab.viz`` and ``lab.widgets`` load altair and ipywidgets only when a lesson asks for them."""
+    if name in ("viz", "widgets"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'lpntk_lab' has no attribute {name!r}")
+
+
 __all__ = [
     "Clustering",
     "Comparison",

@@ -2,5 +2,14 @@
 
 Each app returns an ``ipywidgets`` container; Python recomputes on ``continuous_update=False``
 controls, and bad states (nothing to train on, a run already going) show a message, never a
-traceback.
+traceback. One module per lesson topic, reached as ``lab.widgets.<topic>`` (imported on first use).
 """
+
+import importlib
+
+
+def __getattr__(name: str):
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        raise AttributeError(f"lpntk_lab.widgets has no app module {name!r}") from err
