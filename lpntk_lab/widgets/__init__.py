@@ -12,4 +12,6 @@ def __getattr__(name: str):
     try:
         return importlib.import_module(f".{name}", __name__)
     except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise  # the module exists but something it imports is missing
         raise AttributeError(f"lpntk_lab.widgets has no app module {name!r}") from err
