@@ -29,3 +29,14 @@ def test_test_extra_lists_what_the_tests_import():
     test_extra = pyproject.split("test = [", 1)[1].split("]", 1)[0]
     for package in ("pytest", "nbval", "hypothesis"):
         assert f'"{package}' in test_extra
+
+
+def test_api_tour_runs_as_written():
+    text = (ROOT / "README.md").read_text()
+    tour = text.split("## API tour", 1)[1]
+    code = re.search(r"```python\n(.*?)```", tour, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "README API tour", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["K"].shape == (500, 500)
+    assert len(namespace["pruned"].keep) == round(0.7 * namespace["ds"].n_train)
+    assert set(namespace["table"].table["method"]) >= {"random", "el2n", "lpntk-fpc-largest"}
