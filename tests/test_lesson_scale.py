@@ -45,7 +45,7 @@ def test_footprint_matches_the_lesson_solution():
     assert table.loc["full Gram", "bytes"] == 60_000**2 * 8
 
 
-@pytest.mark.parametrize("bad", [dict(class_counts=[]), dict(class_counts=[3, -1]),
+@pytest.mark.parametrize("bad", [dict(class_counts=[]), dict(class_counts=[3, -1]), dict(class_counts=[0, 0]),
                                  dict(n_params=0), dict(proj_dim=2.5)])
 def test_footprint_rejects_bad_input(bad):
     kwargs = dict(class_counts=[3, 5], n_params=10, proj_dim=4, name="x") | bad
@@ -60,6 +60,8 @@ def test_footprint_chart_has_every_bar_and_the_budget():
     datasets = spec["datasets"]
     assert len(datasets[bars["data"]["name"]]) == 8
     assert datasets[rule["data"]["name"]][0]["GB"] == pytest.approx(1.0)
+    smallest = min(row["GB"] for row in datasets[bars["data"]["name"]])
+    assert 0 < bars["encoding"]["x2"]["datum"] <= smallest, "log-scale bars need a positive start"
 
 
 # --- projection error ------------------------------------------------------------------------------

@@ -40,8 +40,9 @@ def footprint(class_counts: Sequence[int], *, n_params: int, proj_dim: int, name
         ``"projected features"`` (N × d float32); columns ``data``, ``shape``, ``bytes``.
     """
     counts = np.asarray(class_counts, dtype=np.int64)
-    if counts.ndim != 1 or len(counts) == 0 or (counts < 0).any():
-        raise ValueError(f"class_counts must be a non-empty 1-D sequence of counts >= 0, got {class_counts!r}")
+    if counts.ndim != 1 or (counts < 0).any() or counts.sum() == 0:
+        raise ValueError(f"class_counts must be a 1-D sequence of counts >= 0 with at least one sample, "
+                         f"got {class_counts!r}")
     for label, value in (("n_params", n_params), ("proj_dim", proj_dim)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}")
@@ -66,8 +67,11 @@ def footprint_chart(table: pd.DataFrame, *, budget_bytes: float = 2 * _GB) -> al
         budget_bytes: the memory at hand, e.g. Binder's 2 GB.
     """
     data = table.reset_index().assign(GB=lambda t: t["bytes"] / _GB)
+    # bars on a log scale need an explicit start: the power of ten below the smallest value
+    start = 10.0 ** np.floor(np.log10(min(data["GB"][data["GB"] > 0].min(), budget_bytes / _GB)))
     bars = alt.Chart(data).mark_bar().encode(
-        x=alt.X("GB:Q", scale=alt.Scale(type="log"), title="memory (GB, log scale)"),
+        x=alt.X("GB:Q", scale=alt.Scale(type="log", domainMin=start), title="memory (GB, log scale)"),
+        x2=alt.datum(start),
         y=alt.Y("representation:N", sort=list(dict.fromkeys(data["representation"])), title=None),
         yOffset="data:N",
         color=alt.Color("data:N", title="training set"),
