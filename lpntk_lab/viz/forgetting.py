@@ -90,7 +90,8 @@ def correctness_frame(record: TrainingRecord, labels, *, width: int = 12) -> pd.
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
     correct = record.correct
     if labels.shape != (record.n_train,):
-        raise ValueError(f"labels must have shape ({record.n_train},), one per training sample, got {labels.shape}")
+        raise ValueError(f"labels must have shape ({record.n_train},), one per training sample, "
+                         f"got {labels.shape}")
     first = np.where(correct.any(axis=0), correct.argmax(axis=0), record.epochs)
     events = np.bincount(forgetting_events(record).sample, minlength=record.n_train)
     order = np.lexsort((np.arange(record.n_train), events, first, labels))
@@ -330,20 +331,23 @@ def pairs_chart(pairs: pd.DataFrame) -> alt.HConcatChart:
 
 def event_gallery(pairs: pd.DataFrame, ds: Dataset, *, n: int = 10,
                   class_names: Sequence[str] | None = None) -> alt.LayerChart:
-    """For ``n`` events (spread over the run): the forgotten sample, and the culprit of the update that made it wrong.
+    """For ``n`` events spread over the run: the forgotten sample and the culprit of the update that
+    made it wrong.
 
     Each row shows two images and a caption with the step, the culprit's share of the change and
     its raw and centred lpNTK cosine with the forgotten sample. ``pairs`` from :func:`update_pairs`.
     """
     culprits = pairs[pairs["culprit"]]
     culprits = culprits.iloc[_spread(len(culprits), n)].reset_index(drop=True)
-    name = (lambda c: str(class_names[c])) if class_names is not None else str
+    names = [str(c) for c in (class_names if class_names is not None else range(ds.num_classes))]
     rows = []
-    for r, e in culprits.iterrows():
-        rows.append(dict(row=r, col=0, index=int(e["sample"]), who=f"forgotten: a {name(e['label'])}"))
-        rows.append(dict(row=r, col=1, index=int(e["partner"]), who=f"culprit: a {name(e['partner_label'])}"))
+    for r, (sample, label, partner, partner_label) in enumerate(
+            culprits[["sample", "label", "partner", "partner_label"]].to_numpy(np.int64)):
+        rows.append(dict(row=r, col=0, index=sample, who=f"forgotten: a {names[label]}"))
+        rows.append(dict(row=r, col=1, index=partner, who=f"culprit: a {names[partner_label]}"))
     frame = pd.DataFrame(rows, columns=["row", "col", "index", "who"])
-    frame["url"] = image_urls(ds.x_train[torch.as_tensor(frame["index"].to_numpy(np.int64, copy=True))], scale=4) if len(frame) else []
+    chosen = torch.as_tensor(frame["index"].to_numpy(np.int64, copy=True))
+    frame["url"] = image_urls(ds.x_train[chosen], scale=4) if len(frame) else []
     captions = culprits.assign(
         row=culprits.index,
         text=[f"step {s}: share {c:+.3f}, lpNTK cos {a:+.2f} (centred {b:+.2f})"
@@ -356,7 +360,8 @@ def event_gallery(pairs: pd.DataFrame, ds: Dataset, *, n: int = 10,
     images = alt.Chart(frame).mark_image(width=40, height=40).encode(
         x=alt.X("px:Q", scale=None, axis=None), y=y, url="url:N", tooltip=["who:N", "index:Q"])
     text = alt.Chart(captions).mark_text(align="left").encode(x=alt.value(100), y=y, text="text:N")
-    return (images + text).properties(width=480, height=44 * max(len(culprits), 1), view=alt.ViewConfig(stroke=None),
+    return (images + text).properties(width=480, height=44 * max(len(culprits), 1),
+                                      view=alt.ViewConfig(stroke=None),
                                       title="Forgotten sample (left) and the update's culprit (right)")
 
 

@@ -29,7 +29,8 @@ def epoch_caption(record: TrainingRecord, epoch: int) -> str:
 
 
 class CorrectnessPlayer(widgets.VBox):
-    """Play ▶ and an epoch slider (linked in the browser) above :func:`~lpntk_lab.viz.forgetting.correctness_chart`.
+    """Play ▶ and an epoch slider, linked in the browser, above the chart of
+    :func:`~lpntk_lab.viz.forgetting.correctness_chart`.
 
     Attributes:
         play, slider: the controls; moving either moves the other.

@@ -254,8 +254,8 @@ def _show(app: PruningApp, request: Request, result: Comparison, seconds: float)
         display(result.versus(reference).round(4))
 
 
-def pruning_app(ds: Dataset, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: Sequence[float] = (0.1, 0.3, 0.5),
-                seeds: int = 3, epochs: int = 10) -> PruningApp:
+def pruning_app(ds: Dataset, *, methods: Sequence[str] = DEFAULT_METHODS,
+                fractions: Sequence[float] = (0.1, 0.3, 0.5), seeds: int = 3, epochs: int = 10) -> PruningApp:
     """Prune ``ds`` by the chosen methods, retrain on what is kept, and compare test accuracy.
 
     Args:
