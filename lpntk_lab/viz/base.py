@@ -13,6 +13,7 @@ import torch
 def enable_offline() -> None:
     """Render charts with JavaScript bundled in the packages (no CDN): works with no network."""
     alt.renderers.enable("jupyter", offline=True)
+    alt.JupyterChart.enable_offline()  # chart widgets built by apps, before any chart is displayed
     alt.data_transformers.disable_max_rows()
 
 
