@@ -30,7 +30,7 @@ def accuracy(record: TrainingRecord) -> alt.Chart:
         pd.DataFrame({"epoch": epochs, "accuracy": record.test_accuracy, "set": "test"}),
     ])
     return alt.Chart(table).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:O", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False)),
         color=alt.Color("set:N", title=None),
         tooltip=["set", "epoch", alt.Tooltip("accuracy:Q", format=".3f")],
@@ -51,7 +51,7 @@ def error_curves(record: TrainingRecord, groups: Mapping[str, Sequence[int]]) ->
         for name, indices in groups.items() for i in indices
     ]
     return alt.Chart(pd.concat(frames, ignore_index=True)).mark_line(opacity=0.7).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:O", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("l2_error:Q", title="‖p − e_y‖ at the presentation", scale=alt.Scale(domain=[0, np.sqrt(2)])),
         color=alt.Color("group:N", sort=list(groups), title=None),
         detail="sample:N",
