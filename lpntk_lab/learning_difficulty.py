@@ -11,7 +11,7 @@ difficulty is not a property of a sample alone but of the sample *among the othe
 * :func:`controlled_difficulty`: one target sample trained with interchangeable, median or
   contradictory companions; how hard is it in each company?
 
-Lesson: ``notebooks/03_difficulty``.
+Lesson: ``notebooks/03_learning_difficulty``.
 
     >>> record = lab.fit(model, ds, epochs=10, lr=0.1)
     >>> d = difficulty(record)                         # (n_train,)
