@@ -314,3 +314,14 @@ def test_centred_signs_match_the_reference():
     np.testing.assert_allclose(K, np.einsum("ijab,ia,jb->ij", theta, s, s), rtol=1e-10, atol=1e-12)
     F = lab.kernels.features(model, x, y, centred=True, progress=False)
     np.testing.assert_allclose(F @ F.T, K, rtol=1e-10, atol=1e-12)
+
+
+def test_projection_streams_do_not_coincide_with_small_user_seeds():
+    from lpntk_lab.kernels.parts import gaussian
+
+    for index in range(3):
+        for column in range(2):
+            drawn = gaussian((4, 8), (0, index, column), dtype=torch.float64, device="cpu")
+            for user_seed in range(8):
+                user = torch.randn(4, 8, generator=torch.Generator().manual_seed(user_seed), dtype=torch.float64)
+                assert not torch.allclose(drawn[0], user[0])

@@ -16,8 +16,9 @@ Methods (all exact but ``"projected"``):
 * ``"entk"``: full Jacobians and the ``C × C`` eNTK blocks contracted with ``s sᵀ``, ``C²`` times
   the work: the reference the others are tested against;
 * ``"projected"``: ``g`` sketched to ``proj_dim`` dimensions by a seeded random projection
-  (unbiased; each entry's error is of order ``sqrt(2 / proj_dim) · sqrt(κ_ii κ_jj)``, measured
-  0.025 at ``proj_dim = 1024`` in ``benchmarks/results.md``);
+  (unbiased; an entry's error is of order ``sqrt(2 / proj_dim) · sqrt(κ_ii κ_jj)`` for nearly
+  orthogonal pairs — median 0.025 at ``proj_dim = 1024`` in ``benchmarks/results.md`` — and up to
+  about twice that on the diagonal, where the factored layers' sketch has more variance);
 * ``"auto"``: ``"factored"``, or ``"per_sample"`` if the model defeats the hooks.
 
 Kernels are computed in eval mode and in the model's dtype (float32 models are summed in float64);
@@ -98,7 +99,7 @@ def _projector(parts_of: tiles.PartsFn, dim: int, seed: int) -> tiles.PartsFn:
         total = None
         for k, part in enumerate(parts_of(x, c)):
             if k not in projections:
-                projections[k] = projection_for(part, dim, seed * 100_003 + k)
+                projections[k] = projection_for(part, dim, seed, k)
             s = part.sketch(projections[k])
             total = s if total is None else total + s
         return [Dense(total)]

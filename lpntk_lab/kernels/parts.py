@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -148,21 +149,29 @@ def flatten(parts: list[Part]) -> Tensor:
     return torch.cat([p.flat() for p in parts], dim=1)
 
 
-def gaussian(shape: tuple[int, ...], seed: int, *, dtype, device) -> Tensor:
-    """Standard normal matrix from its own seeded generator (same seed, same matrix, any device)."""
+_PROJECTION = 0x6C704E544B  # a fixed tag, so projection streams never coincide with a user's seeds
+
+
+def gaussian(shape: tuple[int, ...], key: tuple[int, ...], *, dtype, device) -> Tensor:
+    """Standard normal matrix from its own generator, seeded by hashing ``key`` (same key, same matrix).
+
+    Hashing (``numpy.random.SeedSequence``) keeps the stream apart from ``torch.manual_seed(0)``,
+    ``(1)``, …, which a user's data or weights may have come from.
+    """
+    seed = int(np.random.SeedSequence((*key, _PROJECTION)).generate_state(1, np.uint64)[0])
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=gen, dtype=dtype).to(device)
 
 
-def projection_for(part: Part, dim: int, seed: int) -> Tensor | tuple[Tensor, Tensor]:
-    """The random projection a part is sketched with (entries ``N(0, 1/dim)`` overall)."""
+def projection_for(part: Part, dim: int, seed: int, index: int) -> Tensor | tuple[Tensor, Tensor]:
+    """The random projection part number ``index`` is sketched with (entries ``N(0, 1/dim)`` overall)."""
     scale = 1.0 / math.sqrt(dim)
     if isinstance(part, Dense):
         ref = part.g
-        return gaussian((part.width, dim), 2 * seed, dtype=ref.dtype, device=ref.device) * scale
+        return gaussian((part.width, dim), (seed, index, 0), dtype=ref.dtype, device=ref.device) * scale
     if isinstance(part, Factored):
         ref = part.u
-        a = gaussian((dim, part.delta.shape[2]), 2 * seed, dtype=ref.dtype, device=ref.device)
-        b = gaussian((dim, part.inputs), 2 * seed + 1, dtype=ref.dtype, device=ref.device)
+        a = gaussian((dim, part.delta.shape[2]), (seed, index, 0), dtype=ref.dtype, device=ref.device)
+        b = gaussian((dim, part.inputs), (seed, index, 1), dtype=ref.dtype, device=ref.device)
         return a * scale, b
     raise TypeError(f"cannot project a {type(part).__name__} part")
