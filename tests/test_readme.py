@@ -15,7 +15,9 @@ def quick_start_commands() -> list[str]:
 
 def test_quick_start_has_exactly_two_commands():
     install_and_run, install_and_test = quick_start_commands()
-    assert "pip install -e ." in install_and_run and "lpntk_lab" in install_and_run
+    assert "pip install -e ." in install_and_run and "jupyter lab" in install_and_run
+    assert "notebooks/00_start_here.ipynb" in install_and_run
+    assert (ROOT / "notebooks" / "00_start_here.ipynb").exists()
     assert 'pip install -e ".[test]"' in install_and_test and "pytest" in install_and_test
 
 
