@@ -105,7 +105,7 @@ def test_error_kernel_uses_the_true_errors(trained):
         errors = np.eye(10)[y.numpy()] - torch.softmax(model.eval()(x), 1).double().numpy()
     expected = np.einsum("ia,ijab,jb->ij", errors, theta, errors)
     got = viz.contractions(model, x, y)["eNTK · errors"]
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-8 * np.abs(expected).max())
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())  # float32 model
 
 
 def test_off_identity_share_is_zero_for_identity_blocks_only():
