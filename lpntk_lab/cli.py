@@ -1,7 +1,8 @@
-"""Headless entry point: ``python -m lpntk_lab demo``.
+"""Headless entry points: ``python -m lpntk_lab demo`` and ``python -m lpntk_lab report``.
 
 ``demo`` runs the core pipeline on an offline data set — load, build a model, train with records,
-compute lpNTK — and prints what came out and how long each stage took.
+compute lpNTK — and prints what came out and how long each stage took. ``report`` runs the whole
+analysis and writes it as one self-contained HTML file that opens offline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import data, models
+from . import data, models, report as report_module
 from .data import DatasetUnavailable
 from .kernels import lpntk
 from .train import fit
@@ -57,8 +58,25 @@ def demo(args: argparse.Namespace) -> None:
     print(f"lowest-cosine pair: samples {i} (label {int(y[i])}) and {j} (label {int(y[j])}), cos {cos[i, j]:+.3f}")
 
 
+def report(args: argparse.Namespace) -> None:
+    """Run the whole analysis and write it as one HTML file (progress bars on stderr)."""
+    settings = report_module.Settings(dataset=args.dataset, model=args.model, epochs=args.epochs,
+                                      fractions=tuple(args.fractions), seeds=tuple(args.seeds), device=args.device)
+    report_module.check_target(args.out)
+    start = time.perf_counter()
+    path = report_module.write(report_module.build(settings), args.out)
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports a bad command line as one ``error:`` line on stderr, exit status 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lpntk_lab", description=__doc__.split("\n\n")[0])
+    parser = _OneLineParser(prog="python -m lpntk_lab", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("demo", help="train on an offline data set and compute lpNTK")
     p.add_argument("--dataset", default="digits", choices=data.KNOWN_DATASETS)
@@ -69,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help='"auto", "cpu" or "cuda"')
     p.set_defaults(run=demo)
+    defaults = report_module.Settings()
+    p = commands.add_parser("report", help="run the whole analysis and write one self-contained HTML file",
+                            description="Train, lpNTK, relations, difficulty, forgetting, FPC and a pruning "
+                                        "comparison, written as one HTML file that opens offline.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default=defaults.dataset, help=f"one of: {', '.join(data.KNOWN_DATASETS)}")
+    p.add_argument("--model", default=defaults.model, help=f"model architecture: {', '.join(models.KINDS)}")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs of every training run")
+    p.add_argument("--fractions", type=float, nargs="+", default=list(defaults.fractions),
+                   help="shares of the training set the pruning comparison removes")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds),
+                   help="repetitions of the pruning comparison (the first seeds the recorded run)")
+    p.add_argument("--device", default=defaults.device, help='"auto", "cpu" or "cuda"')
+    p.add_argument("--out", default="report.html", help="the HTML file to write")
+    p.set_defaults(run=report)
     return parser
 
 
@@ -76,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, TypeError, DatasetUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, DatasetUnavailable) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     return 0
