@@ -5,13 +5,6 @@ controls, and bad states (nothing to train on, a run already going) show a messa
 traceback. One module per lesson topic, reached as ``lab.widgets.<topic>`` (imported on first use).
 """
 
-import importlib
+from ..lazy import submodules
 
-
-def __getattr__(name: str):
-    try:
-        return importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise  # the module exists but something it imports is missing
-        raise AttributeError(f"lpntk_lab.widgets has no app module {name!r}") from err
+__getattr__ = submodules(__name__, "app module")
