@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import lab_page
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -121,5 +123,6 @@ def page(browser, request):
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        lab_page.shutdown_kernel(page)
     finally:
         context.close()

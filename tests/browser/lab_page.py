@@ -92,6 +92,12 @@ def open_and_run(page, base_url: str, path: str, timeout_s: float = 150) -> floa
     return time.monotonic() - start
 
 
+def shutdown_kernel(page) -> None:
+    """Shut down the open notebook's kernel so that finished lessons free their memory."""
+    page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                  " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
 def settle_widgets(page, timeout_s: float = 20) -> None:
     """Give widget views time to leave their "Loading widget..." placeholder."""
     deadline = time.monotonic() + timeout_s
