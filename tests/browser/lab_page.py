@@ -81,7 +81,7 @@ def wait_idle(page, timeout_s: float, settle_s: float = 2.0) -> None:
 
 def open_and_run(page, base_url: str, path: str, timeout_s: float = 150) -> float:
     """Open ``path`` (relative to the server root) in JupyterLab, run all cells, wait; return seconds."""
-    page.goto(f"{base_url}/lab/tree/{path}")
+    page.goto(f"{base_url}/lab/tree/{path}?reset")  # reset: no tabs restored from earlier tests
     page.wait_for_function(_APP_READY, timeout=60_000)
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.ready")
     wait_idle(page, 60, settle_s=0.5)
